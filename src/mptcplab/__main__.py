@@ -1,0 +1,3 @@
+from mptcplab.cli.main import main
+
+main()
