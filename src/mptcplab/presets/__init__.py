@@ -1,0 +1,1 @@
+"""Topologies shipped with mptcplab (TOML)."""
