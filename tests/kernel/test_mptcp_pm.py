@@ -167,3 +167,157 @@ def test_namespaces_are_independent(netns_factory) -> None:
         pa.set_limits(subflows=5)
         assert pb.endpoints() == [] and pb.limits().subflows == 2
         assert [e.addr for e in pa.endpoints()] == ["10.0.1.1"]
+
+
+# ---- root: a real MPTCP connection between two namespaces -------------------------
+
+SOL_MPTCP = 284
+MPTCP_INFO = 1
+PORT = 5000
+
+
+def two_hosts(netns_factory, *, userspace: bool) -> tuple[str, str]:
+    """Client A and server B joined by two veth pairs: 10.0.1.0/24 and 10.0.2.0/24."""
+    a, b = netns_factory("a"), netns_factory("b")
+    for i in (1, 2):
+        ip(a, "link", "add", f"a{i}", "type", "veth", "peer", "name", f"b{i}", "netns", b)
+        ip(a, "addr", "add", f"10.0.{i}.1/24", "dev", f"a{i}")
+        ip(b, "addr", "add", f"10.0.{i}.2/24", "dev", f"b{i}")
+        ip(a, "link", "set", f"a{i}", "up")
+        ip(b, "link", "set", f"b{i}", "up")
+    if userspace:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.mptcp.path_manager=userspace"],
+                           check=True)
+    return a, b
+
+
+def connect(a: str, b: str) -> tuple[socket.socket, socket.socket, socket.socket]:
+    """An MPTCP connection from A (10.0.1.1) to B (10.0.1.2:PORT): (listener, client, accepted)."""
+    from mptcplab.kernel import netns
+    with netns.enter(b):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)
+        srv.bind(("0.0.0.0", PORT))  # joins to 10.0.2.2 need a listener there too
+        srv.listen()
+    with netns.enter(a):
+        cli = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)
+    cli.settimeout(5)
+    srv.settimeout(5)
+    cli.connect(("10.0.1.2", PORT))
+    conn, _ = srv.accept()
+    cli.sendall(b"hello")
+    assert conn.recv(5) == b"hello"
+    return srv, cli, conn
+
+
+def wait_for(listener: pm_mod.PMEventListener, kind: str, seen: list, timeout: float = 5.0) -> pm_mod.PMEvent:
+    """Read events into SEEN until one of KIND arrives (fails after TIMEOUT seconds)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        for ev in seen:
+            if ev.kind == kind:
+                return ev
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"no {kind} event within {timeout}s; got {[e.kind for e in seen]}")
+        seen += listener.read(left)
+
+
+def extra_subflows(sock: socket.socket) -> int:
+    """mptcp_info.subflows: subflows beyond the first, as the kernel counts them."""
+    return sock.getsockopt(SOL_MPTCP, MPTCP_INFO, 96)[0]
+
+
+@pytest.mark.root
+def test_events_of_a_kernel_pm_connection(netns_factory) -> None:
+    a, b = two_hosts(netns_factory, userspace=False)
+    with MptcpPM(b) as pb:
+        pb.add_endpoint("10.0.2.2", id=1, flags=["signal"])
+        pb.set_limits(subflows=2)
+    with MptcpPM(a) as pa:
+        pa.set_limits(subflows=2, add_addr_accepted=2)
+    with pm_mod.PMEventListener(a) as la:
+        srv, cli, conn = connect(a, b)
+        seen: list = []
+        sf = wait_for(la, "sf_established", seen)
+        kinds = [e.kind for e in seen]
+        assert kinds[:2] == ["created", "established"]
+        created = seen[0]
+        token = struct.unpack_from("=I", cli.getsockopt(SOL_MPTCP, MPTCP_INFO, 96), 12)[0]
+        assert created.token == token
+        assert (created.saddr, created.daddr, created.dport) == ("10.0.1.1", "10.0.1.2", PORT)
+        assert created.sport == cli.getsockname()[1]
+        announced = next(e for e in seen if e.kind == "announced")
+        assert (announced.daddr, announced.rem_id, announced.dport) == ("10.0.2.2", 1, PORT)
+        assert (sf.token, sf.saddr, sf.daddr, sf.dport, sf.rem_id) == (token, "10.0.2.1", "10.0.2.2", PORT, 1)
+        assert sf.backup is False and sf.error is None
+        assert extra_subflows(cli) == 1
+        [c] = pm_mod.connections(a)
+        assert (c.token, c.saddr, c.daddr, c.dport, c.subflows, c.fallback) == (
+            token, "10.0.1.1", "10.0.1.2", PORT, 1, False)
+        for s in (cli, conn, srv):
+            s.close()
+        closed = wait_for(la, "closed", seen)
+        assert closed.token == token
+        assert pm_mod.connections(a) == []
+
+
+@pytest.mark.root
+def test_userspace_pm_announce_subflow_prio_destroy_remove(netns_factory) -> None:
+    a, b = two_hosts(netns_factory, userspace=True)
+    assert pm_mod.path_manager(a) == "userspace"
+    with pm_mod.PMEventListener(a) as la, pm_mod.PMEventListener(b) as lb, \
+            MptcpPM(a) as pa, MptcpPM(b) as pb:
+        srv, cli, conn = connect(a, b)
+        seen_a: list = []
+        seen_b: list = []
+        token_a = wait_for(la, "established", seen_a).token
+        token_b = wait_for(lb, "established", seen_b).token
+        assert {c.token for c in pm_mod.connections(a)} == {token_a}
+        assert extra_subflows(cli) == 0  # the userspace PM makes nothing by itself
+
+        pb.announce(token_b, "10.0.2.2", id=5)
+        ann = wait_for(la, "announced", seen_a)
+        assert (ann.token, ann.daddr, ann.rem_id) == (token_a, "10.0.2.2", 5)
+
+        pa.subflow_create(token_a, "10.0.2.1", 4, "10.0.2.2", PORT)
+        sf = wait_for(la, "sf_established", seen_a)
+        assert (sf.saddr, sf.daddr, sf.dport, sf.loc_id, sf.rem_id) == ("10.0.2.1", "10.0.2.2", PORT, 4, 5)
+        assert extra_subflows(cli) == 1
+        assert pm_mod.connections(a)[0].subflows == 1
+        cli.sendall(b"x" * 100_000)  # the connection still carries data
+        got = 0
+        while got < 100_000:
+            got += len(conn.recv(65536))
+
+        pa.set_prio(token_a, sf.saddr, sf.sport, sf.daddr, sf.dport, backup=True)
+        prio = wait_for(lb, "sf_priority", seen_b)  # the peer sees MP_PRIO
+        assert prio.backup is True and prio.token == token_b and prio.daddr == "10.0.2.1"
+
+        pa.subflow_destroy(token_a, sf.saddr, sf.sport, sf.daddr, sf.dport)
+        closed = wait_for(la, "sf_closed", seen_a)
+        assert (closed.saddr, closed.sport, closed.daddr) == ("10.0.2.1", sf.sport, "10.0.2.2")
+        assert extra_subflows(cli) == 0
+
+        pb.remove(token_b, 5)
+        removed = wait_for(la, "removed", seen_a)
+        assert (removed.token, removed.rem_id) == (token_a, 5)
+
+        with pytest.raises(KernelError, match=r"create subflow 10\.0\.2\.1 -> 10\.0\.2\.2:5000 on token 0x0*1\b"):
+            pa.subflow_create(1, "10.0.2.1", 4, "10.0.2.2", PORT)  # no such token
+        for s in (cli, conn, srv):
+            s.close()
+
+
+@pytest.mark.root
+def test_userspace_commands_refused_by_kernel_pm(netns_factory) -> None:
+    a, b = two_hosts(netns_factory, userspace=False)
+    srv, cli, conn = connect(a, b)
+    try:
+        [c] = pm_mod.connections(a)
+        with MptcpPM(a) as pa, pytest.raises(KernelError, match="announce 10.0.2.1 id 3 on token"):
+            pa.announce(c.token, "10.0.2.1", 3)
+    finally:
+        for s in (cli, conn, srv):
+            s.close()
