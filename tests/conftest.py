@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import uuid
@@ -39,10 +40,8 @@ class NetnsFactory:
     def cleanup(self) -> None:
         for name in self.names:
             for pid in netns.pids_in(name):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             netns.delete(name)
 
 

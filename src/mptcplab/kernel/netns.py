@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from mptcplab.errors import KernelError
 
@@ -81,10 +81,8 @@ def create(name: str) -> None:
 
 
 def _unlink_quietly(target: str) -> None:
-    try:
+    with suppress(FileNotFoundError):
         os.unlink(target)
-    except FileNotFoundError:
-        pass
 
 
 def delete(name: str) -> bool:

@@ -7,6 +7,7 @@ lab grows, so even a SIGKILL in the middle of `up` leaves a record `clean` can a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,10 +32,8 @@ def write_json_atomic(target: Path, data: Any) -> None:
             fh.write("\n")
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -74,6 +73,21 @@ class LabState:
             known = ", ".join(sorted([*nodes, *switches])) or "none"
             raise LabError(f"lab {self.name!r} has no node {node!r} (nodes: {known})")
         return netns_name(self.name, node)
+
+
+    def address(self, node: str, family: int = 4) -> str:
+        """NODE's first address of FAMILY on an MPTCP interface (else on any), no prefix."""
+        self.netns(node)
+        ifaces = self.topology["nodes"][node]["interfaces"] if node in self.topology["nodes"] else []
+        for mptcp_only in (True, False):
+            for iface in ifaces:
+                if mptcp_only and not iface["flags"]:
+                    continue
+                for cidr in iface["addresses"]:
+                    addr = cidr.split("/")[0]
+                    if (":" in addr) == (family == 6):
+                        return addr
+        raise LabError(f"node {node!r} of lab {self.name!r} has no IPv{family} address")
 
 
 def netns_name(lab: str, node: str) -> str:

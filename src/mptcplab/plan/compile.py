@@ -79,6 +79,10 @@ def compile_plan(resolved: Resolved, lab: str, facts: KernelFacts | None = None)
         for key in ("all", "default"):
             plan.append(o.SetSysctl(ns[sw.name], f"net.ipv6.conf.{key}.disable_ipv6", "1"))
     for node in resolved.nodes.values():
+        # no duplicate address detection: link-local addresses usable at once, so IPv6
+        # neighbour discovery works the moment `up` returns
+        for key in ("all", "default"):
+            plan.append(o.SetSysctl(ns[node.name], f"net.ipv6.conf.{key}.accept_dad", "0"))
         if node.kind == "router":
             plan.append(o.SetSysctl(ns[node.name], "net.ipv4.ip_forward", "1"))
             plan.append(o.SetSysctl(ns[node.name], "net.ipv6.conf.all.forwarding", "1"))
@@ -103,8 +107,8 @@ def compile_plan(resolved: Resolved, lab: str, facts: KernelFacts | None = None)
         for iface in node.interfaces:
             if iface.mtu:
                 plan.append(o.SetMtu(ns[node.name], iface.name, iface.mtu))
-            plan += [o.AddAddress(ns[node.name], iface.name, cidr) for cidr in iface.addresses]
             plan.append(o.LinkUp(ns[node.name], iface.name))
+            plan += [o.AddAddress(ns[node.name], iface.name, cidr) for cidr in iface.addresses]
     for node in resolved.nodes.values():
         plan += _routes(node, ns[node.name])
     for node in resolved.nodes.values():
