@@ -21,6 +21,7 @@ then netlink attributes. Multi-byte values inside nfqueue attributes are big-end
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -178,10 +179,8 @@ class NfQueueSocket:
 
     def close(self) -> None:
         for num in list(self.bound):
-            try:
+            with contextlib.suppress(KernelError):
                 self.unbind(num)
-            except KernelError:
-                pass
         self.sock.close()
 
     def _request(self, msg_type: int, queue: int, attrs: bytes) -> None:
