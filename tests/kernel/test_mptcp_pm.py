@@ -286,6 +286,10 @@ def test_userspace_pm_announce_subflow_prio_destroy_remove(netns_factory) -> Non
         assert (sf.saddr, sf.daddr, sf.dport, sf.loc_id, sf.rem_id) == ("10.0.2.1", "10.0.2.2", PORT, 4, 5)
         assert extra_subflows(cli) == 1
         assert pm_mod.connections(a)[0].subflows == 1
+        sfs = {(x.saddr, x.sport): x for x in pm_mod.subflows(a, token_a)}
+        assert set(sfs) == {("10.0.1.1", cli.getsockname()[1]), ("10.0.2.1", sf.sport)}
+        assert (sfs["10.0.2.1", sf.sport].loc_id, sfs["10.0.2.1", sf.sport].rem_id) == (4, 5)
+        assert pm_mod.subflows(a, token_a ^ 1) == []
         cli.sendall(b"x" * 100_000)  # the connection still carries data
         got = 0
         while got < 100_000:
@@ -294,6 +298,9 @@ def test_userspace_pm_announce_subflow_prio_destroy_remove(netns_factory) -> Non
         pa.set_prio(token_a, sf.saddr, sf.sport, sf.daddr, sf.dport, backup=True)
         prio = wait_for(lb, "sf_priority", seen_b)  # the peer sees MP_PRIO
         assert prio.backup is True and prio.token == token_b and prio.daddr == "10.0.2.1"
+        [mine] = [x for x in pm_mod.subflows(a, token_a) if x.saddr == "10.0.2.1"]
+        [theirs] = [x for x in pm_mod.subflows(b, token_b) if x.daddr == "10.0.2.1"]
+        assert mine.backup and not mine.peer_backup and theirs.peer_backup
 
         pa.subflow_destroy(token_a, sf.saddr, sf.sport, sf.daddr, sf.dport)
         closed = wait_for(la, "sf_closed", seen_a)

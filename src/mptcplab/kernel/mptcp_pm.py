@@ -479,6 +479,15 @@ class PMEventListener:
 SOCK_DIAG_BY_FAMILY = 20
 INET_DIAG_INFO = 2
 INET_DIAG_REQ_PROTOCOL = 3
+INET_DIAG_ULP_INFO = 19
+INET_ULP_INFO_NAME = 1
+INET_ULP_INFO_MPTCP = 3
+SF_TOKEN_LOC = 2  # MPTCP_SUBFLOW_ATTR_*
+SF_FLAGS = 8
+SF_ID_REM = 9
+SF_ID_LOC = 10
+SF_FLAG_BKUP_REM = 0x10  # MPTCP_SUBFLOW_FLAG_*
+SF_FLAG_BKUP_LOC = 0x20
 TCP_ESTABLISHED = 1
 _DIAG_REQ = struct.Struct("=BBBxI")  # family, protocol, ext, states (+ 48-byte sockid)
 _DIAG_MSG = struct.Struct("=BBBB")  # family, state, timer, retrans
@@ -502,44 +511,94 @@ class Connection:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Subflow:
+    """An established TCP subflow of an MPTCP connection, as sock_diag reports it."""
+
+    token: int  # the local token of its MPTCP connection
+    family: int
+    saddr: str
+    sport: int
+    daddr: str
+    dport: int
+    loc_id: int
+    rem_id: int
+    backup: bool  # we asked the peer not to use it (MP_PRIO / MP_JOIN backup bit sent)
+    peer_backup: bool  # the peer asked us not to use it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _diag_dump(netns: str | None, protocol: int, what: str) -> list[tuple[int, str, int, str, int, dict[int, bytes]]]:
+    """Established sockets of PROTOCOL: (family, saddr, sport, daddr, dport, attributes)."""
+    out = []
+    with genl.NetlinkSocket(genl.NETLINK_SOCK_DIAG, netns) as sock:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            # sdiag_protocol is a u8: IPPROTO_MPTCP (262) travels in INET_DIAG_REQ_PROTOCOL
+            req = (_DIAG_REQ.pack(family, protocol & 0xFF, 1 << (INET_DIAG_INFO - 1),
+                                  1 << TCP_ESTABLISHED) + bytes(48)
+                   + genl.nla_u32(INET_DIAG_REQ_PROTOCOL, protocol))
+            try:
+                replies = sock.request(what, SOCK_DIAG_BY_FAMILY, req, dump=True)
+            except genl.NetlinkError as exc:
+                if exc.errno == errno.ENOENT:
+                    raise KernelError(f"{what}: this kernel lacks inet_diag for protocol {protocol}") from None
+                raise
+            for msg in replies:
+                p = msg.payload
+                fam, state = p[0], p[1]
+                if state != TCP_ESTABLISHED:
+                    continue
+                sport, dport = struct.unpack_from("!HH", p, 4)
+                size = 4 if fam == socket.AF_INET else 16
+                out.append((fam, socket.inet_ntop(fam, p[8 : 8 + size]), sport,
+                            socket.inet_ntop(fam, p[24 : 24 + size]), dport, genl.parse_attrs(p[72:])))
+    return out
+
+
 def connections(netns: str | None = None) -> list[Connection]:
     """Established MPTCP connections in NETNS (listeners excluded), from inet_diag.
 
     Needs the mptcp_diag module (CONFIG_INET_MPTCP_DIAG).
     """
     found = []
-    with genl.NetlinkSocket(genl.NETLINK_SOCK_DIAG, netns) as sock:
-        for family in (socket.AF_INET, socket.AF_INET6):
-            # sdiag_protocol is a u8: IPPROTO_MPTCP (262) travels in INET_DIAG_REQ_PROTOCOL
-            req = (_DIAG_REQ.pack(family, socket.IPPROTO_MPTCP & 0xFF, 1 << (INET_DIAG_INFO - 1),
-                                  1 << TCP_ESTABLISHED) + bytes(48)
-                   + genl.nla_u32(INET_DIAG_REQ_PROTOCOL, socket.IPPROTO_MPTCP))
-            try:
-                replies = sock.request("list MPTCP connections", SOCK_DIAG_BY_FAMILY, req, dump=True)
-            except genl.NetlinkError as exc:
-                if exc.errno == errno.ENOENT:
-                    raise KernelError("list MPTCP connections: this kernel lacks mptcp_diag") from None
-                raise
-            for msg in replies:
-                found += _parse_diag(msg.payload)
+    for family, saddr, sport, daddr, dport, attrs in _diag_dump(
+            netns, socket.IPPROTO_MPTCP, "list MPTCP connections"):
+        info = attrs.get(INET_DIAG_INFO, b"")
+        if len(info) < _MPTCP_INFO_HEAD.size:
+            continue
+        fields = _MPTCP_INFO_HEAD.unpack_from(info)
+        found.append(Connection(token=fields[7], family=family, saddr=saddr, sport=sport,
+                                daddr=daddr, dport=dport, subflows=fields[0],
+                                fallback=bool(fields[6] & 1)))
     return found
 
 
-def _parse_diag(payload: bytes) -> list[Connection]:
-    family, state = payload[0], payload[1]
-    if state != TCP_ESTABLISHED:
-        return []
-    sport, dport = struct.unpack_from("!HH", payload, 4)
-    size = 4 if family == socket.AF_INET else 16
-    saddr = socket.inet_ntop(family, payload[8 : 8 + size])
-    daddr = socket.inet_ntop(family, payload[24 : 24 + size])
-    attrs = genl.parse_attrs(payload[72:])
-    info = attrs.get(INET_DIAG_INFO, b"")
-    if len(info) < _MPTCP_INFO_HEAD.size:
-        return []
-    fields = _MPTCP_INFO_HEAD.unpack_from(info)
-    return [Connection(token=fields[7], family=family, saddr=saddr, sport=sport, daddr=daddr,
-                       dport=dport, subflows=fields[0], fallback=bool(fields[6] & 1))]
+def subflows(netns: str | None = None, token: int | None = None) -> list[Subflow]:
+    """Established subflows in NETNS (of connection TOKEN only, if given), from tcp_diag.
+
+    A subflow is a TCP socket whose ULP is "mptcp"; its INET_DIAG_ULP_INFO carries the
+    tokens and address ids (what `ss -ti` prints after tcp-ulp-mptcp).
+    """
+    found = []
+    for family, saddr, sport, daddr, dport, attrs in _diag_dump(
+            netns, socket.IPPROTO_TCP, "list MPTCP subflows"):
+        ulp = genl.parse_attrs(attrs.get(INET_DIAG_ULP_INFO, b""))
+        if ulp.get(INET_ULP_INFO_NAME, b"").rstrip(b"\0") != b"mptcp" or INET_ULP_INFO_MPTCP not in ulp:
+            continue
+        sf = genl.parse_attrs(ulp[INET_ULP_INFO_MPTCP])
+        tok = genl.u32(sf[SF_TOKEN_LOC]) if SF_TOKEN_LOC in sf else 0
+        if token is not None and tok != token:
+            continue
+        flags = genl.u32(sf[SF_FLAGS]) if SF_FLAGS in sf else 0
+        found.append(Subflow(
+            token=tok, family=family, saddr=saddr, sport=sport, daddr=daddr, dport=dport,
+            loc_id=genl.u8(sf[SF_ID_LOC]) if SF_ID_LOC in sf else 0,
+            rem_id=genl.u8(sf[SF_ID_REM]) if SF_ID_REM in sf else 0,
+            backup=bool(flags & SF_FLAG_BKUP_LOC), peer_backup=bool(flags & SF_FLAG_BKUP_REM),
+        ))
+    return found
 
 
 def path_manager(netns: str | None = None) -> str:
