@@ -98,8 +98,10 @@ class IPRoute:
         out = []
         for msg in self._call("list interfaces", self._ipr.get_links):
             stats = msg.get_attr("IFLA_STATS64") or {}
+            info = msg.get_attr("IFLA_LINKINFO")
             out.append({
                 "name": msg.get_attr("IFLA_IFNAME"),
+                "kind": info.get_attr("IFLA_INFO_KIND") if info else None,
                 "index": msg["index"],
                 "state": msg.get_attr("IFLA_OPERSTATE"),
                 "up": bool(msg["flags"] & 1),

@@ -64,7 +64,7 @@ class Applier:
         deadline = time.monotonic() + timeout
         while pending:
             pending = [ns for ns in pending if any(
-                lk["up"] and lk["name"] != "lo" and lk["state"] != "UP" for lk in self.ipr(ns).links()
+                lk["kind"] == "veth" and lk["up"] and lk["state"] != "UP" for lk in self.ipr(ns).links()
             )]
             if not pending:
                 return
