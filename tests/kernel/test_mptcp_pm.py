@@ -71,6 +71,13 @@ def test_event_parsing() -> None:
     assert pm_mod.parse_event(99, {}, 0).kind == "event_99"
 
 
+def test_diag_addresses() -> None:
+    mapped = socket.inet_pton(socket.AF_INET6, "::ffff:10.0.1.2")
+    assert pm_mod.diag_addr(socket.AF_INET6, mapped) == "10.0.1.2"
+    assert pm_mod.diag_addr(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "dead::1")) == "dead::1"
+    assert pm_mod.diag_addr(socket.AF_INET, bytes([10, 0, 1, 2])) == "10.0.1.2"
+
+
 def test_netlink_error_text() -> None:
     exc = genl.NetlinkError("add endpoint 10.0.1.1 id 3", 17)
     assert str(exc) == "add endpoint 10.0.1.1 id 3: File exists"

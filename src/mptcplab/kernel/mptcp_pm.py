@@ -552,9 +552,16 @@ def _diag_dump(netns: str | None, protocol: int, what: str) -> list[tuple[int, s
                     continue
                 sport, dport = struct.unpack_from("!HH", p, 4)
                 size = 4 if fam == socket.AF_INET else 16
-                out.append((fam, socket.inet_ntop(fam, p[8 : 8 + size]), sport,
-                            socket.inet_ntop(fam, p[24 : 24 + size]), dport, genl.parse_attrs(p[72:])))
+                out.append((fam, diag_addr(fam, p[8 : 8 + size]), sport,
+                            diag_addr(fam, p[24 : 24 + size]), dport, genl.parse_attrs(p[72:])))
     return out
+
+
+def diag_addr(family: int, raw: bytes) -> str:
+    """Text of an address; an IPv4-mapped IPv6 one (dual-stack socket) as plain IPv4."""
+    if family == socket.AF_INET6 and raw[:12] == b"\0" * 10 + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, raw[12:16])
+    return socket.inet_ntop(family, raw)
 
 
 def connections(netns: str | None = None) -> list[Connection]:
