@@ -156,8 +156,9 @@ def validate(topology: str | None, schema: bool) -> None:
     table = Table("node", "interface", "addresses", "MPTCP", "gateway", "connected to", title=f"{loaded.source}: valid")
     for node in loaded.resolved.nodes.values():
         for i, iface in enumerate(node.interfaces):
-            table.add_row(node.name if i == 0 else "", iface.name, " ".join(iface.addresses),
-                          ",".join(iface.flags) or "off", " ".join(iface.gateways.values()), iface.peer)
+            gateways = "\n".join(gw for _, gw in sorted(iface.gateways.items()))
+            table.add_row(node.name if i == 0 else "", iface.name, "\n".join(iface.addresses),
+                          ",".join(iface.flags) or "off", gateways, iface.peer)
     console.print(table)
 
 
