@@ -95,12 +95,12 @@ def _block_later(s: str) -> None:
 
 
 def ipv6(c: str, s: str, outdir: str) -> list[str]:
-    """An MPTCP connection over IPv6 with one join, closed normally."""
+    """An MPTCP connection over IPv6, a join to the address the server announces."""
     nslab.build(c, s)
     nslab.limits(c)
     nslab.limits(s)
-    nslab.ip(c, "mptcp", "endpoint", "add", "dead:2::1", "dev", "e1", "subflow")
-    srv = nslab.listener(s, "dead:1::2", 5001)
+    nslab.ip(s, "mptcp", "endpoint", "add", "dead:2::2", "dev", "e1", "signal")
+    srv = nslab.listener(s, "::", 5001)
     cap = nslab.Capture(c, ["e0", "e1"], outdir, "ipv6")
     try:
         t = nslab.sink(srv)

@@ -1,9 +1,9 @@
 """Interval bookkeeping over 64-bit data sequence numbers.
 
 ``Coverage`` merges the ranges the DSS mappings declared (how much of the data stream
-was mapped, and where the holes are). ``OwnerMap`` remembers which subflow first sent
-each range so that a later send of the same bytes on another subflow is recognised as
-a reinjection. Both stay small for in-order transfers (ranges coalesce) and the owner
+was mapped, and where the holes are). ``OwnerMap`` remembers which subflows sent
+each range so that a send of the same bytes on another subflow is recognised as a
+reinjection (the definition Wireshark uses for mptcp.reinjection_of). Both stay small for in-order transfers (ranges coalesce) and the owner
 map prunes what the peer has acknowledged at the data level, so memory follows the
 data in flight, not the length of the capture.
 """
@@ -65,74 +65,82 @@ class Coverage:
 
 
 class OwnerMap:
-    """Disjoint ranges [lo, hi), each tagged with the subflow that sent it first."""
+    """Disjoint ranges [lo, hi), each tagged with the set (bit mask) of subflows that sent it."""
 
-    __slots__ = ("starts", "ends", "owners", "limit", "acked")
+    __slots__ = ("starts", "ends", "masks", "limit", "acked")
 
     def __init__(self, limit: int = 4096) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
-        self.owners: list[int] = []
+        self.masks: list[int] = []
         self.limit = limit
         self.acked = 0  # highest data ack seen from the peer
 
-    def send(self, lo: int, hi: int, owner: int) -> tuple[int, int] | None:
-        """Record bytes [lo, hi) sent on ``owner``.
+    def send(self, lo: int, hi: int, sub: int) -> tuple[int, int] | None:
+        """Record bytes [lo, hi) sent on subflow ``sub``.
 
-        Returns (bytes already sent by another subflow, that subflow) or None. Bytes
-        already sent by the same owner are a subflow-level retransmission, not a
-        reinjection, and return None.
+        Returns (bytes of it some other subflow sent before, lowest such subflow) or
+        None. Bytes only this subflow sent before are a subflow-level retransmission,
+        not a reinjection, and return None.
         """
-        starts, ends, owners = self.starts, self.ends, self.owners
+        starts, ends, masks = self.starts, self.ends, self.masks
+        bit = 1 << sub
         if not starts or lo >= ends[-1]:
-            if starts and lo == ends[-1] and owners[-1] == owner:
+            if starts and lo == ends[-1] and masks[-1] == bit:
                 ends[-1] = hi
             else:
                 starts.append(lo)
                 ends.append(hi)
-                owners.append(owner)
-                if len(starts) > 256:
+                masks.append(bit)
+                if len(starts) > self.limit:
                     self._trim()
             return None
         i = max(bisect_right(starts, lo) - 1, 0)
+        while i < len(starts) and ends[i] <= lo:
+            i += 1
+        j = i
         overlap = 0
-        other = -1
-        gaps: list[tuple[int, int]] = []
+        others = 0
+        pieces: list[tuple[int, int, int]] = []
         pos = lo
         n = len(starts)
-        while i < n and starts[i] < hi:
-            s, e = starts[i], ends[i]
-            if e > pos:
-                if s > pos:
-                    gaps.append((pos, s))
-                cut_lo = max(s, lo)
-                cut_hi = min(e, hi)
-                if cut_hi > cut_lo and owners[i] != owner:
-                    overlap += cut_hi - cut_lo
-                    other = owners[i]
-                pos = max(pos, e)
-            i += 1
+        while j < n and starts[j] < hi:
+            s, e, m = starts[j], ends[j], masks[j]
+            if s < lo:
+                pieces.append((s, lo, m))
+            elif s > pos:
+                pieces.append((pos, s, bit))
+            a, b = max(s, lo), min(e, hi)
+            if m & ~bit:
+                overlap += b - a
+                others |= m & ~bit
+            pieces.append((a, b, m | bit))
+            if e > hi:
+                pieces.append((hi, e, m))
+            pos = b
+            j += 1
         if pos < hi:
-            gaps.append((pos, hi))
-        for g_lo, g_hi in gaps:
-            k = bisect_left(starts, g_lo)
-            starts.insert(k, g_lo)
-            ends.insert(k, g_hi)
-            owners.insert(k, owner)
-        if len(starts) > 256:
+            pieces.append((pos, hi, bit))
+        starts[i:j] = [p[0] for p in pieces]
+        ends[i:j] = [p[1] for p in pieces]
+        masks[i:j] = [p[2] for p in pieces]
+        if len(starts) > self.limit:
             self._trim()
-        return (overlap, other) if overlap else None
+        if not overlap:
+            return None
+        return overlap, (others & -others).bit_length() - 1
 
     def forget_below(self, acked: int) -> None:
         """Drop ranges the peer acknowledged at the data level (cannot be reinjected)."""
         k = bisect_right(self.ends, acked)
         if k:
-            del self.starts[:k], self.ends[:k], self.owners[:k]
+            del self.starts[:k], self.ends[:k], self.masks[:k]
 
     def _trim(self) -> None:
-        """Keep memory bounded: forget acknowledged ranges, and if no data ack is
-        seen (one direction captured only), the oldest half beyond the limit."""
+        """Keep memory bounded once ``limit`` ranges are held: forget what the peer
+        acknowledged (a later resend of it is no longer reported), and if that is not
+        enough (no data ack captured), the oldest half."""
         self.forget_below(self.acked)
-        if len(self.starts) > self.limit:
+        if len(self.starts) > self.limit * 3 // 4:
             k = len(self.starts) // 2
-            del self.starts[:k], self.ends[:k], self.owners[:k]
+            del self.starts[:k], self.ends[:k], self.masks[:k]

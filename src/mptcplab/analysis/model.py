@@ -68,7 +68,7 @@ class TcpStream:
         self.rst_ts: list[float | None] = [None, None]
         self.conn: MptcpConnection | None = None
         self.flip = 0  # stream direction d is connection direction d ^ flip
-        self.kind = "tcp"  # tcp | initial | join | join-unknown-token
+        self.kind = "tcp"  # tcp | initial | join
         self.join: dict[str, Any] | None = None
         self.backup = [None, None]  # per stream direction: sender asked for backup
         self.addr_id = [None, None]  # address id of each stream direction's sender
@@ -130,7 +130,7 @@ class MptcpConnection:
         "index", "version", "flags", "keys", "key_mismatch", "subflows", "events",
         "fallback", "last_dsn", "data_ack", "coverage", "owners", "mappings",
         "mapped_bytes", "unmapped", "reinjected_bytes", "reinjected_packets", "reinjections",
-        "data_fin", "options", "series", "closed", "fastclose", "idsn",
+        "data_fin", "options", "series", "closed", "fastclose", "idsn", "partial_token",
     )
 
     MAX_LISTED_REINJECTIONS = 1000
@@ -160,6 +160,7 @@ class MptcpConnection:
         self.series: list[tuple] | None = None
         self.closed = False
         self.fastclose = False
+        self.partial_token: int | None = None  # set when only joins were captured
 
     @property
     def tokens(self) -> list[int | None]:
@@ -215,6 +216,8 @@ class MptcpConnection:
             "client_idsn": idsns[0],
             "server_idsn": idsns[1],
             "key_mismatch": self.key_mismatch,
+            "initial_subflow_captured": self.partial_token is None,
+            "join_token": None if self.partial_token is None else f"{self.partial_token:08x}",
             "fallback": self.fallback,
             "start": _r(self.start), "end": _r(self.end),
             "duration": _diff(self.start, self.end),

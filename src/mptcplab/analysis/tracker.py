@@ -233,13 +233,20 @@ class Tracker:
             st.backup[d] = bool(backup)
             st.addr_id[d] = addr_id
             if conn is None:
-                st.kind = "join-unknown-token"
-                self.warn(where, f"MP_JOIN SYN with unknown token {token:08x}")
-                return
+                # the initial subflow was not captured: group joins by their token
+                self.warn(where, f"MP_JOIN SYN with token {token:08x} of no captured MP_CAPABLE "
+                                 "handshake")
+                conn = MptcpConnection(len(self.connections))
+                conn.partial_token = token
+                if self.series:
+                    conn.series = []
+                self.connections.append(conn)
+                self.tokens[token] = conn
             st.kind = "join"
             st.conn = conn
-            st.flip = 0 if conn.keys[1] is not None and key_token(conn.keys[1]) == token else 1
-            st.join["join_delay"] = round(ts - conn.start, 6)
+            st.flip = 0 if conn.partial_token == token or (
+                conn.keys[1] is not None and key_token(conn.keys[1]) == token) else 1
+            st.join["join_delay"] = round(ts - conn.start, 6) if conn.subflows else None
             st.sub = len(conn.subflows)
             conn.subflows.append(st)
             conn.options["MP_JOIN"] = conn.options.get("MP_JOIN", 0) + 1
