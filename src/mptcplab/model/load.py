@@ -12,7 +12,12 @@ from pydantic import ValidationError
 
 from mptcplab.errors import ConfigError
 from mptcplab.model.resolve import Resolved, resolve
-from mptcplab.model.topology import Topology
+from mptcplab.model.topology import IFNAME_PATTERN, NAME_PATTERN, Topology
+
+PATTERN_WORDS = {
+    IFNAME_PATTERN: "an interface name of 1-15 characters (letters, digits, '_', '.', '-')",
+    NAME_PATTERN: "a name of 1-24 characters (letters, digits, '_', '-'), starting with a letter or digit",
+}
 
 DEFAULT_PRESET = "openwrt-vde"
 
@@ -81,7 +86,8 @@ def pydantic_error(source: str, exc: ValidationError) -> ConfigError:
     elif first["type"] == "missing":
         msg = "required field is missing"
     elif first["type"] == "string_pattern_mismatch":
-        msg = f"{first.get('input')!r} does not match {first['ctx']['pattern']}"
+        expected = PATTERN_WORDS.get(first["ctx"]["pattern"], f"text matching {first['ctx']['pattern']}")
+        msg = f"{first.get('input')!r}: expected {expected}"
     msg = msg.removeprefix("Value error, ")
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
