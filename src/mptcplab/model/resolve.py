@@ -310,7 +310,11 @@ class _Resolver:
         for seg in self.segments.values():
             if seg.id in local:
                 continue
-            hop = next((first_hop[m[0]] for m in seg.members if m[0] in first_hop), None)
+            # only a router on that segment can forward into it; a host would drop the packets
+            hop = next(
+                (first_hop[m[0]] for m in seg.members if m[0] in first_hop and self.topo.nodes[m[0]].kind == "router"),
+                None,
+            )
             if hop is None:
                 continue
             dev, nbr, nbr_if = hop
