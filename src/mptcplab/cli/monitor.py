@@ -115,6 +115,10 @@ def monitor(node: str | None, lab: str | None, netns_name: str | None, as_json: 
                         break
         except KeyboardInterrupt:
             return
+        finally:
+            if listener.overruns:
+                click.echo(f"mptcplab: warning: the kernel dropped events {listener.overruns} time(s) "
+                           "(read too slowly)", err=True)
     if count is not None and seen < count:
         click.echo(f"mptcplab: {seen} of {count} events within {timeout} s", err=True)
         sys.exit(1)
