@@ -248,6 +248,8 @@ def capabilities(backend: str, features: Iterable[str] | None = None,
             out[name] = None
             continue
         needs = requirements(backend, name, direction)
+        if direction == "ingress" and name in _INGRESS_VIA_IFB[backend]:
+            how += " on an ifb"
         out[name] = how if have is None or needs <= have else None
     return out
 
