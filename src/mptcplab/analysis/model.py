@@ -20,22 +20,17 @@ SCHEMA_VERSION = 1
 DIRS = ("c2s", "s2c")
 
 
+def count_names(counts: list[int]) -> dict[str, int]:
+    """Subtype-indexed counts as {name: count}, zeros left out, in subtype order."""
+    return {SUBTYPES.get(i, f"subtype_{i}"): n for i, n in enumerate(counts) if n}
+
+
 def _r(x: float | None, nd: int = 6) -> float | None:
     return None if x is None else round(x, nd)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(b - a, 6)
-
-
-class Where:
-    """Where a packet came from: input file index and packet number (1-based)."""
-
-    __slots__ = ("file", "packet")
-
-    def __init__(self, file: int, packet: int) -> None:
-        self.file = file
-        self.packet = packet
 
 
 class TcpStream:
@@ -45,15 +40,15 @@ class TcpStream:
         "index", "addrs", "ports", "first", "first_ts", "last_ts",
         "packets", "payload", "retrans", "isn", "high", "syn_ts", "synack_ts", "ack_ts",
         "fin_ts", "rst_ts", "conn", "flip", "kind", "join", "backup", "addr_id",
-        "maps", "checked_ack", "options", "sub",
+        "maps", "checked_ack", "optcnt", "sub",
     )
 
     def __init__(self, index: int, addrs: tuple[bytes, bytes], ports: tuple[int, int],
-                 ts: float, where: Where) -> None:
+                 ts: float, where: tuple[int, int]) -> None:
         self.index = index
         self.addrs = addrs  # (initiator, responder)
         self.ports = ports
-        self.first = where
+        self.first = where  # (input file index, packet number)
         self.first_ts = ts
         self.last_ts = ts
         self.packets = [0, 0]
@@ -74,8 +69,13 @@ class TcpStream:
         self.addr_id = [None, None]  # address id of each stream direction's sender
         self.maps: list[list[tuple[int, int, int]]] = [[], []]  # (ssn, end, dsn) recent
         self.checked_ack = False
-        self.options: dict[str, int] = {}
+        self.optcnt = [0] * 16  # MPTCP options seen on this stream, by subtype
         self.sub = -1  # index among its connection's subflows
+
+    @property
+    def options(self) -> dict[str, int]:
+        """MPTCP option counts of this stream by subtype name."""
+        return count_names(self.optcnt)
 
     @property
     def closed(self) -> bool:
@@ -95,7 +95,7 @@ class TcpStream:
             "tcp_stream": self.index,
             "src": addr_str(self.addrs[0]), "sport": self.ports[0],
             "dst": addr_str(self.addrs[1]), "dport": self.ports[1],
-            "first_packet": {"file": self.first.file, "packet": self.first.packet},
+            "first_packet": {"file": self.first[0], "packet": self.first[1]},
             "start": _r(self.first_ts), "end": _r(self.last_ts),
             "duration": _diff(self.first_ts, self.last_ts),
             "handshake": {
@@ -119,7 +119,7 @@ class TcpStream:
             out["backup"] = {"client": self.backup[self.flip], "server": self.backup[1 ^ self.flip]}
             if self.join is not None:
                 out["join"] = self.join
-            out["options"] = dict(sorted(self.options.items()))
+            out["options"] = self.options
         return out
 
 
@@ -130,7 +130,7 @@ class MptcpConnection:
         "index", "version", "flags", "keys", "key_mismatch", "subflows", "events",
         "fallback", "last_dsn", "data_ack", "coverage", "owners", "mappings",
         "mapped_bytes", "unmapped", "reinjected_bytes", "reinjected_packets", "reinjections",
-        "data_fin", "options", "series", "closed", "fastclose", "idsn", "partial_token",
+        "data_fin", "series", "closed", "fastclose", "idsn", "partial_token",
     )
 
     MAX_LISTED_REINJECTIONS = 1000
@@ -156,7 +156,6 @@ class MptcpConnection:
         self.reinjected_packets = [0, 0]
         self.reinjections: list[dict[str, Any]] = []
         self.data_fin: list[float | None] = [None, None]
-        self.options: dict[str, int] = {}
         self.series: list[tuple] | None = None
         self.closed = False
         self.fastclose = False
@@ -226,8 +225,13 @@ class MptcpConnection:
             "events": self.events,
             "data": {DIRS[d]: self._data(d) for d in (0, 1)},
             "reinjections": self.reinjections,
-            "options": dict(sorted(self.options.items())),
+            "options": self.options,
         }
+
+    @property
+    def options(self) -> dict[str, int]:
+        """MPTCP option counts over all subflows by subtype name."""
+        return count_names([sum(col) for col in zip(*(s.optcnt for s in self.subflows), strict=True)])
 
 
 class AnalysisResult:
@@ -235,13 +239,13 @@ class AnalysisResult:
 
     def __init__(self, inputs: list[dict[str, Any]], streams: list[TcpStream],
                  connections: list[MptcpConnection], warnings: list[dict[str, Any]],
-                 option_counts: dict[str, int], packets: int, tcp_packets: int,
-                 duplicates: int) -> None:
+                 packets: int, tcp_packets: int, duplicates: int) -> None:
         self.inputs = inputs
         self.streams = streams
         self.connections = connections
         self.warnings = warnings
-        self.option_counts = option_counts
+        self.option_counts = count_names(
+            [sum(col) for col in zip(*(s.optcnt for s in streams), strict=True)] if streams else [])
         self.packets = packets
         self.tcp_packets = tcp_packets
         self.duplicates = duplicates
@@ -259,8 +263,7 @@ class AnalysisResult:
             "packets": self.packets,
             "tcp_packets": self.tcp_packets,
             "duplicates_removed": self.duplicates,
-            "option_counts": {name: self.option_counts.get(name, 0)
-                              for name in SUBTYPES.values() if name in self.option_counts},
+            "option_counts": self.option_counts,
             "mptcp_connections": [c.to_dict() for c in self.connections],
             "tcp_connections": [s.to_dict() for s in self.tcp_connections],
             "warnings": self.warnings,

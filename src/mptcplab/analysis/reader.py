@@ -1,6 +1,6 @@
 """Streaming readers for pcap and pcapng files.
 
-Records come out one at a time as ``(ts, linktype, data, pktno)``; nothing is kept
+Records come out one at a time as ``(ts, linktype, data, pktno, tag)``; nothing is kept
 after it is yielded, so memory does not grow with the capture. Damage (truncated
 file, impossible lengths, unknown blocks) becomes a warning naming the packet number
 and the reader stops or skips, never raises.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 
-Record = tuple[float, int, bytes, int]
+Record = tuple[float, int, bytes, int, int]
 Warn = Callable[[int, str], None]
 
 CHUNK = 1 << 20
@@ -35,10 +35,11 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def iter_file(path: str, warn: Warn, info: dict | None = None) -> Iterator[Record]:
+def iter_file(path: str, warn: Warn, info: dict | None = None, tag: int = 0) -> Iterator[Record]:
     """Yield every record of a pcap or pcapng file; problems go to ``warn(pktno, msg)``.
 
-    ``info`` (when given) receives 'format' and the set of 'linktypes' seen.
+    ``info`` (when given) receives 'format' and the set of 'linktypes' seen; ``tag``
+    (the caller's file index) is the last element of every record.
     """
     info = info if info is not None else {}
     try:
@@ -53,16 +54,16 @@ def iter_file(path: str, warn: Warn, info: dict | None = None) -> Iterator[Recor
         info.setdefault("linktypes", set())
         f.seek(0)
         if fmt == "pcap":
-            yield from _iter_pcap(f, warn, info)
+            yield from _iter_pcap(f, warn, info, tag)
         elif fmt == "pcapng":
-            yield from _iter_pcapng(f, warn, info)
+            yield from _iter_pcapng(f, warn, info, tag)
         else:
             warn(0, "not a pcap or pcapng file (unknown magic number)")
     finally:
         f.close()
 
 
-def _iter_pcap(f, warn: Warn, info: dict) -> Iterator[Record]:
+def _iter_pcap(f, warn: Warn, info: dict, tag: int) -> Iterator[Record]:
     hdr = f.read(24)
     if len(hdr) < 24:
         warn(0, "truncated pcap file header")
@@ -90,13 +91,13 @@ def _iter_pcap(f, warn: Warn, info: dict) -> Iterator[Record]:
             if stop > end:
                 break
             n += 1
-            yield (sec + frac * scale, linktype, buf[pos + 16:stop], n)
+            yield (sec + frac * scale, linktype, buf[pos + 16:stop], n, tag)
             pos = stop
     if pos < len(buf):
         warn(n + 1, f"file truncated inside packet {n + 1} ({len(buf) - pos} bytes left over)")
 
 
-def _iter_pcapng(f, warn: Warn, info: dict) -> Iterator[Record]:
+def _iter_pcapng(f, warn: Warn, info: dict, tag: int) -> Iterator[Record]:
     endian = "<"
     ifaces: list[tuple[int, float]] = []  # (linktype, seconds per tick)
     n = 0
@@ -159,13 +160,13 @@ def _iter_pcapng(f, warn: Warn, info: dict) -> Iterator[Record]:
             if len(data) < caplen:
                 warn(n, "captured length exceeds block")
             linktype, tick = ifaces[ifid]
-            yield (((hi << 32) | lo) * tick, linktype, data, n)
+            yield (((hi << 32) | lo) * tick, linktype, data, n, tag)
         elif btype == 3:  # simple packet block: interface 0, no timestamp
             n += 1
             if not ifaces or len(body) < 4:
                 warn(n, "simple packet block without interface")
                 continue
-            yield (0.0, ifaces[0][0], body[4:], n)
+            yield (0.0, ifaces[0][0], body[4:], n, tag)
         # other blocks (name resolution, statistics, custom) carry no packets
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mptcplab.analysis.decode import SUPPORTED_LINKTYPES, decode
-from mptcplab.analysis.model import AnalysisResult, Where
+from mptcplab.analysis.model import AnalysisResult
 from mptcplab.analysis.reader import iter_file
 from mptcplab.analysis.tracker import Tracker
 
@@ -35,17 +35,17 @@ def analyze(paths: Iterable[str | os.PathLike], *, series: bool = False,
     warnings: list[dict[str, Any]] = []
     dropped = [0]
 
-    def warn(where: Where, msg: str) -> None:
+    def warn(where: tuple[int, int], msg: str) -> None:
         if len(warnings) < MAX_WARNINGS:
-            warnings.append({"file": where.file, "path": paths[where.file],
-                             "packet": where.packet, "message": msg})
+            warnings.append({"file": where[0], "path": paths[where[0]],
+                             "packet": where[1], "message": msg})
         else:
             dropped[0] += 1
 
     tracker = Tracker(warn, series=series)
     infos: list[dict[str, Any]] = [{} for _ in paths]
     counts = [0] * len(paths)
-    streams = [_records(i, p, infos[i], warn) for i, p in enumerate(paths)]
+    streams = [iter_file(p, _file_warn(i, warn), infos[i], tag=i) for i, p in enumerate(paths)]
     if len(streams) == 1:
         merged: Iterator[tuple] = streams[0]
     else:
@@ -62,15 +62,15 @@ def analyze(paths: Iterable[str | os.PathLike], *, series: bool = False,
         try:
             dec = decode(linktype, data)
         except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the analysis
-            warn(Where(fidx, pktno), f"cannot decode: {exc!r}")
+            warn((fidx, pktno), f"cannot decode: {exc!r}")
             continue
         if dec is None:
             if linktype not in SUPPORTED_LINKTYPES and (fidx, linktype) not in bad_links:
                 bad_links.add((fidx, linktype))
-                warn(Where(fidx, pktno), f"unsupported link type {linktype}")
+                warn((fidx, pktno), f"unsupported link type {linktype}")
             continue
         if dec.__class__ is str:
-            warn(Where(fidx, pktno), dec)
+            warn((fidx, pktno), dec)
             continue
         src, dst, toff, plen = dec
         if dedup:
@@ -88,9 +88,9 @@ def analyze(paths: Iterable[str | os.PathLike], *, series: bool = False,
             order.append((ts, ident))
         tcp_packets += 1
         try:
-            tcp(ts, data, src, dst, toff, plen, Where(fidx, pktno))
+            tcp(ts, data, src, dst, toff, plen, (fidx, pktno))
         except Exception as exc:  # noqa: BLE001 - one odd packet must not stop the analysis
-            warn(Where(fidx, pktno), f"cannot analyse: {exc!r}")
+            warn((fidx, pktno), f"cannot analyse: {exc!r}")
     if dropped[0]:
         warnings.append({"file": None, "path": None, "packet": None,
                          "message": f"{dropped[0]} more warnings not listed"})
@@ -99,14 +99,13 @@ def analyze(paths: Iterable[str | os.PathLike], *, series: bool = False,
                                    for lt in infos[i].get("linktypes", ()))}
               for i, p in enumerate(paths)]
     return AnalysisResult(inputs, tracker.streams, tracker.connections, warnings,
-                          tracker.option_counts, sum(counts), tcp_packets, duplicates)
+                          sum(counts), tcp_packets, duplicates)
 
 
-def _records(fidx: int, path: str, info: dict, warn) -> Iterator[tuple]:
-    """A file's records tagged with the file's index (what heapq.merge needs)."""
+def _file_warn(fidx: int, warn):
+    """The reader's warn(pktno, msg) for file FIDX."""
 
     def file_warn(pktno: int, msg: str) -> None:
-        warn(Where(fidx, pktno), msg)
+        warn((fidx, pktno), msg)
 
-    for ts, lt, data, n in iter_file(path, file_warn, info):
-        yield ts, lt, data, n, fidx
+    return file_warn

@@ -13,21 +13,39 @@ from collections.abc import Callable
 from typing import Any
 
 from mptcplab.analysis.decode import addr_str
-from mptcplab.analysis.model import DIRS, MptcpConnection, TcpStream, Where
+from mptcplab.analysis.model import DIRS, MptcpConnection, TcpStream
 from mptcplab.analysis.options import (
     SUBTYPES,
     TCPRST_REASONS,
-    iter_tcp_options,
     key_idsn,
     key_token,
     parse_mptcp,
 )
+
+Where = tuple[int, int]  # (input file index, packet number)
 
 _TCP = struct.Struct("!HHIIH").unpack_from
 M32 = 0xFFFFFFFF
 M64 = (1 << 64) - 1
 SYN, ACK, FIN, RST = 0x02, 0x10, 0x01, 0x04
 _NAMES = [SUBTYPES.get(i, f"subtype_{i}") for i in range(16)]
+
+
+def _layout(f: int) -> tuple[int, Callable | None, bool, bool]:
+    """DSS layout for flag bits f (A 0x01, a 0x02, M 0x04, m 0x08): length without
+    checksum, field unpacker, has data ack, has mapping."""
+    fmt = "!"
+    base = 4
+    if f & 0x01:
+        fmt += "Q" if f & 0x02 else "I"
+        base += 8 if f & 0x02 else 4
+    if f & 0x04:
+        fmt += ("Q" if f & 0x08 else "I") + "IH"
+        base += (8 if f & 0x08 else 4) + 6
+    return base, (struct.Struct(fmt).unpack_from if len(fmt) > 1 else None), bool(f & 1), bool(f & 4)
+
+
+_DSS_LAYOUT = [_layout(f) for f in range(16)]
 
 
 def widen(last: int, low32: int) -> int:
@@ -50,7 +68,6 @@ class Tracker:
         self.streams: list[TcpStream] = []
         self.connections: list[MptcpConnection] = []
         self.tokens: dict[int, MptcpConnection] = {}
-        self.option_counts: dict[str, int] = {}
 
     # -- streams -----------------------------------------------------------------
     def _new_stream(self, key: bytes, src: bytes, dst: bytes, sport: int, dport: int,
@@ -100,7 +117,7 @@ class Tracker:
                 else:
                     st.high[d] = end
         thl = (offflags >> 12) * 4
-        dss = None
+        dss = False
         mpc = False
         if thl > 20:
             opts = data[toff + 20:toff + thl]
@@ -141,32 +158,54 @@ class Tracker:
 
     # -- MPTCP options -------------------------------------------------------------
     def _options(self, st: TcpStream, d: int, flags: int, opts: bytes, ts: float,
-                 where: Where) -> tuple[tuple | None, bool]:
-        dss = None
+                 where: tuple[int, int]) -> tuple[bool, bool]:
+        """Walk the TCP options; DSS is decoded inline (it is on nearly every packet)."""
+        dss = False
         mpc = False
-        counts = self.option_counts
-        for raw in iter_tcp_options(opts):
-            if isinstance(raw, str):
-                self.warn(where, raw)
-                return dss, mpc
-            if len(raw) < 3:
-                self.warn(where, f"MPTCP option length {len(raw)} < 3")
+        cnt = st.optcnt
+        i = 0
+        n = len(opts)
+        while i < n:
+            k = opts[i]
+            if k == 1:
+                i += 1
                 continue
-            name = _NAMES[raw[2] >> 4]
-            counts[name] = counts.get(name, 0) + 1
-            st.options[name] = st.options.get(name, 0) + 1
-            if st.conn is not None:
-                st.conn.options[name] = st.conn.options.get(name, 0) + 1
-            opt = parse_mptcp(raw)
+            if k == 0:
+                break
+            if i + 1 >= n:
+                self.warn(where, f"TCP option kind {k} without length")
+                break
+            ln = opts[i + 1]
+            if ln < 2 or i + ln > n:
+                self.warn(where, f"TCP option kind {k} has bad length {ln}")
+                break
+            if k != 30:
+                i += ln
+                continue
+            if ln < 3:
+                self.warn(where, f"MPTCP option length {ln} < 3")
+                i += ln
+                continue
+            sub = opts[i + 2] >> 4
+            cnt[sub] += 1
+            if sub == 2 and ln >= 4:
+                dflags = opts[i + 3]
+                base, unpack, has_ack, has_map = _DSS_LAYOUT[dflags & 0x0F]
+                if ln == base or (has_map and ln == base + 2):
+                    dss = True
+                    if st.conn is not None:
+                        vals = unpack(opts, i + 4) if unpack is not None else ()
+                        self._dss(st, d, dflags, vals[0] if has_ack else None,
+                                  vals[-3] if has_map else None, vals[-2] if has_map else 0,
+                                  vals[-1] if has_map else 0, ts, where)
+                    i += ln
+                    continue
+            opt = parse_mptcp(opts[i:i + ln])
+            i += ln
             if isinstance(opt, str):
                 self.warn(where, opt)
                 continue
-            sub = opt[0]
-            if sub == 2:
-                dss = opt
-                if st.conn is not None:
-                    self._dss(st, d, opt, ts, where)
-            elif sub == 0:
+            if sub == 0:
                 mpc = True
                 self._mp_capable(st, d, flags, opt, ts, where)
             elif sub == 1:
@@ -195,8 +234,6 @@ class Tracker:
             conn.subflows.append(st)
             if conn.series is None and self.series:
                 conn.series = []
-            name = "MP_CAPABLE"
-            conn.options[name] = conn.options.get(name, 0) + 1
         if st.kind != "initial":
             return
         if flags & SYN and flags & ACK:
@@ -249,7 +286,6 @@ class Tracker:
             st.join["join_delay"] = round(ts - conn.start, 6) if conn.subflows else None
             st.sub = len(conn.subflows)
             conn.subflows.append(st)
-            conn.options["MP_JOIN"] = conn.options.get("MP_JOIN", 0) + 1
         elif length == 16:
             st.backup[d] = bool(backup)
             st.addr_id[d] = addr_id
@@ -258,7 +294,7 @@ class Tracker:
         sub = opt[0]
         conn = st.conn
         ev: dict[str, Any] = {"type": _NAMES[sub], "time": round(ts, 6),
-                              "file": where.file, "packet": where.packet}
+                              "file": where[0], "packet": where[1]}
         if conn is not None:
             ev["subflow"] = st.sub
             ev["direction"] = DIRS[d ^ st.flip]
@@ -294,14 +330,16 @@ class Tracker:
                              "MPTCP subflow (handshake not captured?)")
 
     def _fallback(self, conn: MptcpConnection, reason: str, ts: float, where: Where) -> None:
-        conn.fallback = {"reason": reason, "time": round(ts, 6), "file": where.file,
-                         "packet": where.packet}
-        conn.events.append({"type": "FALLBACK", "time": round(ts, 6), "file": where.file,
-                            "packet": where.packet, "reason": reason})
+        conn.fallback = {"reason": reason, "time": round(ts, 6), "file": where[0],
+                         "packet": where[1]}
+        conn.events.append({"type": "FALLBACK", "time": round(ts, 6), "file": where[0],
+                            "packet": where[1], "reason": reason})
 
     # -- data level ----------------------------------------------------------------
-    def _dss(self, st: TcpStream, d: int, opt: tuple, ts: float, where: Where) -> None:
-        _, dflags, dack, ack8, dsn, dsn8, ssn, dlen, _csum = opt
+    def _dss(self, st: TcpStream, d: int, dflags: int, dack: int | None, dsn: int | None,
+             ssn: int, dlen: int, ts: float, where: tuple[int, int]) -> None:
+        ack8 = dflags & 0x02
+        dsn8 = dflags & 0x08
         conn = st.conn
         cd = d ^ st.flip
         if dack is not None:
@@ -337,7 +375,7 @@ class Tracker:
             conn.data_fin[cd] = ts
 
     def _payload(self, conn: MptcpConnection, st: TcpStream, d: int, rel: int, plen: int,
-                 dss: tuple | None, mpc: bool, ts: float, where: Where) -> None:
+                 dss: bool, mpc: bool, ts: float, where: Where) -> None:
         cd = d ^ st.flip
         dsn = None
         for ssn, end, mdsn in reversed(st.maps[d]):
@@ -355,7 +393,7 @@ class Tracker:
                 st.maps[d].append((1, 1 + plen, dsn))
         if dsn is None:
             conn.unmapped[cd] += 1
-            if dss is None and not mpc and conn.mappings[cd] == 0 and st.kind == "initial":
+            if not dss and not mpc and conn.mappings[cd] == 0 and st.kind == "initial":
                 self._fallback(conn, "data without DSS mapping", ts, where)
             return
         sub = st.sub
@@ -368,7 +406,7 @@ class Tracker:
                 if len(conn.reinjections) < conn.MAX_LISTED_REINJECTIONS:
                     idsn = conn.idsn[cd]
                     conn.reinjections.append({
-                        "time": round(ts, 6), "file": where.file, "packet": where.packet,
+                        "time": round(ts, 6), "file": where[0], "packet": where[1],
                         "direction": DIRS[cd], "subflow": sub, "of_subflow": reinj[1],
                         "dsn": dsn, "relative_dsn": None if idsn is None else (dsn - idsn) & M64,
                         "length": plen, "overlap_bytes": reinj[0],
