@@ -1,0 +1,209 @@
+"""Moving the pattern stream over one data connection: sender, receiver, rate limit, drain.
+
+Speed matters (tens of Gbit/s on a veth pair): the sender hands memoryview slices of one
+precomputed buffer to sendall, the receiver recv_into's a reused 1 MiB buffer and runs
+zlib.crc32 on it (C, GIL released). Neither loop does per-byte work in Python.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import socket
+import struct
+import termios
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mptcplab.workloads.perf.stream import MAX_CHUNK, Pattern
+
+MIN_CHUNK = 16 << 10
+START_CHUNK = 128 << 10
+RECV_BUF = 1 << 20
+
+
+@dataclass
+class StreamEnd:
+    """One end's account of one data connection."""
+
+    key: str  # "c2s/0", "s2c/1", ...
+    role: str  # "sender" | "receiver"
+    bytes: int = 0
+    crc: int = 0
+    verified: bool = True  # False: receiver skipped the CRC (--no-verify)
+    start: float = 0.0  # time.monotonic()
+    end: float = 0.0
+    drained: bool = True  # sender: every byte was acknowledged before shutdown
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end - self.start, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "role": self.role, "bytes": self.bytes, "crc32": self.crc,
+            "verified": self.verified, "seconds": round(self.seconds, 6),
+            "drained": self.drained, "error": self.error, **self.extra,
+        }
+
+
+class TokenBucket:
+    """Allows RATE bytes/s on average with bursts of BURST bytes; take() sleeps as needed."""
+
+    def __init__(self, rate_bytes: float, burst: int) -> None:
+        self.rate = float(rate_bytes)
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+
+    def take(self, n: int, stop: threading.Event | None = None) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < n:
+            wait = (n - self.tokens) / self.rate
+            if stop is not None:
+                stop.wait(wait)
+            else:
+                time.sleep(wait)
+            now = time.monotonic()
+            self.tokens += (now - self.last) * self.rate
+            self.last = now
+        self.tokens -= n
+
+
+def set_io_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """SO_SNDTIMEO/SO_RCVTIMEO: a stalled transfer fails after SECONDS instead of hanging,
+    while the socket stays in blocking mode (Python's settimeout polls before every call)."""
+    sec = int(seconds or 0)
+    usec = int(((seconds or 0) - sec) * 1e6)
+    tv = struct.pack("@ll", sec, usec)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+
+
+def unsent_bytes(sock: socket.socket) -> int:
+    """SIOCOUTQ: bytes written but not yet acknowledged (MPTCP: at the data level)."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf, True)
+    return buf[0]
+
+
+def send_stream(sock: socket.socket, pattern: Pattern, end: StreamEnd, *,
+                duration: float | None, nbytes: int | None, rate_bps: float | None,
+                stop: threading.Event, on_drained: Callable[[], None] | None = None,
+                drain_timeout: float = 30.0, io_timeout: float | None = 60.0) -> None:
+    """Send the stream until DURATION seconds or NBYTES bytes, wait until it is all
+    acknowledged, call ON_DRAINED (the final sample), then shut down and await the peer's close."""
+    chunk = START_CHUNK
+    bucket = None
+    if rate_bps:
+        rate = rate_bps / 8
+        chunk = int(min(max(rate / 100, MIN_CHUNK), MAX_CHUNK))  # ~10 ms of data per send
+        bucket = TokenBucket(rate, chunk)
+    sent = 0
+    end.start = time.monotonic()
+    deadline = end.start + duration if duration else None
+    view = pattern.view
+    period = pattern.period
+    set_io_timeout(sock, io_timeout)
+    try:
+        while not stop.is_set():
+            n = chunk if nbytes is None else min(chunk, nbytes - sent)
+            if n <= 0:
+                break
+            t = time.monotonic()
+            if deadline is not None and t >= deadline:
+                break
+            if bucket is not None:
+                bucket.take(n, stop)
+            start = sent % period
+            sock.sendall(view[start:start + n])
+            sent += n
+            end.bytes = sent
+            if bucket is None:  # adapt the chunk: ~2-20 ms per sendall bounds the overshoot
+                took = time.monotonic() - t
+                if took < 0.002 and chunk < MAX_CHUNK:
+                    chunk *= 2
+                elif took > 0.02 and chunk > MIN_CHUNK:
+                    chunk //= 2
+        end.end = time.monotonic()
+        end.crc = pattern.crc(sent)
+        end.drained = _drain(sock, stop, drain_timeout)
+        if on_drained is not None:
+            on_drained()
+        sock.shutdown(socket.SHUT_WR)
+        set_io_timeout(sock, drain_timeout)
+        while sock.recv(4096):  # the receiver closes once it has read everything
+            pass
+    except OSError as exc:
+        end.end = end.end or time.monotonic()
+        end.error = f"send: {exc.strerror or exc}"
+        end.crc = pattern.crc(sent)
+    finally:
+        sock.close()
+
+
+def _drain(sock: socket.socket, stop: threading.Event, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    try:
+        while unsent_bytes(sock) > 0:
+            if stop.is_set() or time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+    except OSError:
+        return False
+    return True
+
+
+def recv_stream(sock: socket.socket, end: StreamEnd, *, verify: bool = True,
+                timeout: float | None = 60.0) -> None:
+    """Read to EOF, counting and CRC-ing every byte, then close (which tells the sender)."""
+    buf = bytearray(RECV_BUF)
+    view = memoryview(buf)
+    crc = 0
+    total = 0
+    crc32 = zlib.crc32
+    recv_into = sock.recv_into
+    end.verified = verify
+    end.start = time.monotonic()
+    set_io_timeout(sock, timeout)
+    try:
+        while True:
+            k = recv_into(buf)
+            if not k:
+                break
+            if verify:
+                crc = crc32(view[:k], crc)
+            total += k
+            end.bytes = total
+    except OSError as exc:
+        end.error = f"receive: {exc.strerror or exc}"
+    finally:
+        end.end = time.monotonic()
+        end.bytes = total
+        end.crc = crc
+        view.release()
+        sock.close()
+
+
+def compare(sender: dict[str, Any], receiver: dict[str, Any]) -> list[str]:
+    """Problems found when the two ends' accounts of one stream disagree (empty: all good)."""
+    key = sender.get("key", "?")
+    problems = []
+    for side in (sender, receiver):
+        if side.get("error"):
+            problems.append(f"{key}: {side['role']} error: {side['error']}")
+    if sender["bytes"] != receiver["bytes"]:
+        problems.append(f"{key}: sender sent {sender['bytes']} bytes, receiver got {receiver['bytes']}")
+    elif receiver.get("verified", True) and sender["crc32"] != receiver["crc32"]:
+        problems.append(
+            f"{key}: data corrupted: CRC-32 sent {sender['crc32']:#010x}, received {receiver['crc32']:#010x}"
+        )
+    return problems
