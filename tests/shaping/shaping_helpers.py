@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,13 +10,13 @@ import socket
 import statistics
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from mptcplab.kernel import netns
+from mptcplab.lab.delaystage import stage_argv
 from mptcplab.plan.shaping import Command
 
 A_ADDR = "10.9.0.1"
@@ -57,7 +58,7 @@ class Stage:
         self.stats_path = tmp / f"stage-{ns}.stats.json"
         self.write(queues)
         self.proc = subprocess.Popen(
-            netns.argv(ns, [sys.executable, "-m", "mptcplab.lab.delaystage", "--config", str(self.config)]),
+            netns.argv(ns, stage_argv(str(self.config))),
             stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 5
         while not self.stats_path.exists():
@@ -146,7 +147,9 @@ class Pinger:
         pkt = struct.pack("!BBHHH", 8, 0, ck, self.ident, self.seq) + payload
         t = time.monotonic()
         self.sent[self.seq] = t
-        self.sock.sendto(pkt, (self.dst, 0))
+        # EPERM: dropped by a loss rule on the local output path, so lost, no reply
+        with contextlib.suppress(PermissionError):
+            self.sock.sendto(pkt, (self.dst, 0))
         return self.seq, t
 
     def series(self, count: int, interval: float, settle: float = 0.3) -> list[float]:
