@@ -34,8 +34,8 @@ release_late_us (median and p99 of how late release batches left), per queue pac
 (packets the kernel let bypass the stage, fail-open) and the kernel's own counters.
 
 The stage opens nothing but a netlink socket and a self-pipe: it listens on no address.
-It refuses to run in the initial network namespace (`--allow-initial-netns` for tests
-that know what they do).
+It refuses to run unless its network namespace is one pinned under /run/netns (a lab
+node), so it can never end up serving the host's own namespace.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mptcplab.errors import MptcplabError
-from mptcplab.kernel import nfqueue
+from mptcplab.kernel import netns, nfqueue
 
 
 @dataclass
@@ -102,14 +102,21 @@ def load_config(path: str) -> dict[str, Any]:
     return cfg
 
 
-def in_initial_netns() -> bool:
-    """True when this process shares pid 1's network namespace (the host's, normally)."""
+def in_named_netns() -> bool:
+    """True when this process's network namespace is one pinned under /run/netns (a lab
+    node or a test namespace), never the host's own."""
     try:
-        mine = os.stat("/proc/self/ns/net")
-        init = os.stat("/proc/1/ns/net")
+        mine = os.stat("/proc/thread-self/ns/net")
     except OSError:
         return False
-    return (mine.st_dev, mine.st_ino) == (init.st_dev, init.st_ino)
+    for name in netns.list_names():
+        try:
+            st = os.stat(netns.path(name))
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino):
+            return True
+    return False
 
 
 class DelayStage:
@@ -145,9 +152,10 @@ class DelayStage:
                 self.sock.bind(nfqueue.QueueConfig(num, maxlen=self.maxlen))
                 self.queues[num] = st
             st.settings(spec)
-        for num, st in self.queues.items():
+        for num, st in list(self.queues.items()):
             if num not in wanted:
                 st.draining = True  # keep serving until empty, then unbind
+        self._unbind_drained()
 
     # -- signals -------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -306,10 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rt", type=int, default=0, metavar="PRIO",
                         help="run under SCHED_FIFO with this priority (1-99): releases stay on time "
                              "when the CPUs are busy with the traffic itself")
-    parser.add_argument("--allow-initial-netns", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--allow-any-netns", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if in_initial_netns() and not args.allow_initial_netns:
-        print("delaystage: refusing to run in the initial network namespace; "
+    if not in_named_netns() and not args.allow_any_netns:
+        print("delaystage: refusing to run outside a named lab namespace (/run/netns); "
               "start it with mptcplab.kernel.netns.argv(ns, ...)", file=sys.stderr)
         return 2
     if args.cpu is not None:
