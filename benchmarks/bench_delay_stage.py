@@ -26,11 +26,11 @@ from pathlib import Path
 
 from mptcplab.kernel import netns
 from mptcplab.kernel.probe import (
-    _icmp_rtts,
-    _run,
+    icmp_rtts,
     iperf3_goodput,
     measure_delay_stage,
     remove_scratch,
+    run_in,
     scratch_pair,
 )
 
@@ -45,7 +45,7 @@ def _cpu_s(pid: int) -> float:
 def _loaded(a: str, b: str, dst: str, seconds: float) -> tuple[float, list[float]]:
     """Goodput and echo RTTs measured during the transfer."""
     rtts: list[float] = []
-    t = threading.Thread(target=lambda: rtts.extend(_icmp_rtts(a, dst, 20, seconds / 25)), daemon=True)
+    t = threading.Thread(target=lambda: rtts.extend(icmp_rtts(a, dst, 20, seconds / 25)), daemon=True)
     t.start()
     goodput = iperf3_goodput(a, b, dst, seconds)
     t.join(seconds + 3)
@@ -55,7 +55,7 @@ def _loaded(a: str, b: str, dst: str, seconds: float) -> tuple[float, list[float
 def bench_plain(seconds: float) -> dict:
     a, b = scratch_pair("mptcplab-bp")
     try:
-        idle = _icmp_rtts(a, "10.77.0.2", 20, 0.005)
+        idle = icmp_rtts(a, "10.77.0.2", 20, 0.005)
         goodput, loaded = _loaded(a, b, "10.77.0.2", seconds)
         return {"name": "plain veth, no delay", "goodput_gbps": goodput / 1e9,
                 "err_idle_ms": statistics.median(idle) * 1e3, "err_loaded_ms": statistics.median(loaded) * 1e3,
@@ -98,14 +98,14 @@ def bench_vde(seconds: float) -> dict:
         start(b, ["vde_plug2tap", "-s", s2, "tapb"])
         time.sleep(0.5)
         for ns, dev, addr in ((a, "tapa", "10.78.0.1"), (b, "tapb", "10.78.0.2")):
-            _run(ns, ["ip", "addr", "add", f"{addr}/24", "dev", dev])
-            _run(ns, ["ip", "link", "set", dev, "up"])
-            _run(ns, ["ip", "link", "set", "lo", "up"])
-            _run(ns, ["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 131072 134217728",
+            run_in(ns, ["ip", "addr", "add", f"{addr}/24", "dev", dev])
+            run_in(ns, ["ip", "link", "set", dev, "up"])
+            run_in(ns, ["ip", "link", "set", "lo", "up"])
+            run_in(ns, ["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 131072 134217728",
                       "net.ipv4.tcp_wmem=4096 65536 134217728"])
         time.sleep(0.3)
-        _icmp_rtts(a, "10.78.0.2", 3, 0.05)  # ARP, switch learning
-        idle = _icmp_rtts(a, "10.78.0.2", 20, 0.005)
+        icmp_rtts(a, "10.78.0.2", 3, 0.05)  # ARP, switch learning
+        idle = icmp_rtts(a, "10.78.0.2", 20, 0.005)
         cpu0, w0 = _cpu_s(wf.pid), time.monotonic()
         goodput, loaded = _loaded(a, b, "10.78.0.2", seconds)
         cpu = (_cpu_s(wf.pid) - cpu0) / (time.monotonic() - w0)

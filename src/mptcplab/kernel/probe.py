@@ -236,7 +236,7 @@ def probe() -> Probe:
 
 
 # ------------------------------------------------------------ measuring the stage
-def _icmp_rtts(ns: str, dst: str, count: int, interval: float) -> list[float]:
+def icmp_rtts(ns: str, dst: str, count: int, interval: float) -> list[float]:
     """RTTs (s) of COUNT ICMP echoes from NS to DST sent INTERVAL apart (raw socket)."""
     with netns.enter(ns):
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -277,7 +277,7 @@ def _icmp_rtts(ns: str, dst: str, count: int, interval: float) -> list[float]:
     return [rtts[s] for s in sorted(rtts)]
 
 
-def _run(ns: str, argv: list[str]) -> None:
+def run_in(ns: str, argv: list[str]) -> None:
     res = subprocess.run(netns.argv(ns, argv), capture_output=True, text=True)
     if res.returncode != 0:
         raise KernelError(f"{' '.join(argv)}: {res.stderr.strip()}")
@@ -291,12 +291,12 @@ def scratch_pair(prefix: str = "mptcplab-m") -> tuple[str, str]:
     netns.create(a)
     netns.create(b)
     try:
-        _run(a, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b])
+        run_in(a, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b])
         for ns, addr in ((a, "10.77.0.1"), (b, "10.77.0.2")):
-            _run(ns, ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"])
-            _run(ns, ["ip", "link", "set", "eth0", "up"])
-            _run(ns, ["ip", "link", "set", "lo", "up"])
-            _run(ns, ["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 131072 134217728",
+            run_in(ns, ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"])
+            run_in(ns, ["ip", "link", "set", "eth0", "up"])
+            run_in(ns, ["ip", "link", "set", "lo", "up"])
+            run_in(ns, ["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 131072 134217728",
                       "net.ipv4.tcp_wmem=4096 65536 134217728"])
     except BaseException:
         remove_scratch(a, b)
@@ -348,7 +348,7 @@ def measure_delay_stage(delay_s: float = 0.01, seconds: float = 3.0,
     tmp = Path(tempfile.mkdtemp(prefix="mptcplab-stage-"))
     stage = None
     try:
-        base = statistics.median(_icmp_rtts(a, "10.77.0.2", 10, 0.005))
+        base = statistics.median(icmp_rtts(a, "10.77.0.2", 10, 0.005))
         p = plan_link("eth0", "eth0", Impairment(delay_s=delay_s), "fallback", queue_num=1)
         cfg, stats = tmp / "stage.json", tmp / "stats.json"
         cfg.write_text(json.dumps(stage_config(p.stage_queues, str(stats), 0.2)))
@@ -360,13 +360,13 @@ def measure_delay_stage(delay_s: float = 0.01, seconds: float = 3.0,
                 raise KernelError("the delay stage did not start")
             time.sleep(0.02)
         for c in p.commands:
-            _run(a if c.side == "local" else b, list(c.argv))
-        idle = _icmp_rtts(a, "10.77.0.2", 20, 0.01)
+            run_in(a if c.side == "local" else b, list(c.argv))
+        idle = icmp_rtts(a, "10.77.0.2", 20, 0.01)
         cpu0 = json.loads(stats.read_text())["cpu_s"]
         w0 = time.monotonic()
         loaded: list[float] = []
         pinger = threading.Thread(target=lambda: loaded.extend(
-            _icmp_rtts(a, "10.77.0.2", 20, seconds / 25)), daemon=True)
+            icmp_rtts(a, "10.77.0.2", 20, seconds / 25)), daemon=True)
         pinger.start()
         goodput = iperf3_goodput(a, b, "10.77.0.2", seconds)
         pinger.join(seconds + 3)

@@ -198,9 +198,9 @@ class DelayStage:
                     deadline = st.held[0][0]
             timeout = deadline - now
             if timeout > 0:
-                ready, _, _ = select.select([fd, wake], [], [], timeout)
-                if wake in ready and self._handle_flags():
-                    break
+                select.select([fd, wake], [], [], timeout)
+            if self.flags and self._handle_flags():
+                break
             pkts.clear()
             sock.recv_packets(pkts)
             now = monotonic()
