@@ -5,6 +5,7 @@ pyroute2 is imported here only, lazily, so commands that never touch the kernel 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 from typing import Any
@@ -21,10 +22,11 @@ RT_SCOPE_UNIVERSE = 0
 class IPRoute:
     """An rtnetlink socket inside namespace NS, with an interface-index cache."""
 
-    def __init__(self, ns: str | None) -> None:
+    def __init__(self, ns: str | None, exist_ok: bool = False) -> None:
         from pyroute2 import IPRoute as _IPRoute
 
         self.ns = ns
+        self.exist_ok = exist_ok  # adding what is already there is not an error
         with netns.enter(ns):
             self._ipr = _IPRoute()
         self._index: dict[str, int] = {}
@@ -38,6 +40,8 @@ class IPRoute:
         try:
             return fn(*args, **kwargs)
         except NetlinkError as exc:
+            if self.exist_ok and exc.code == errno.EEXIST:
+                return None
             raise KernelError(f"{what} in {self.ns}: {os.strerror(exc.code)}") from None
 
     def index(self, ifname: str) -> int:

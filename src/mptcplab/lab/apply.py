@@ -20,15 +20,17 @@ from mptcplab.plan import ops as o
 class Applier:
     """Holds one rtnetlink and one mptcp_pm socket per namespace while a plan runs."""
 
-    def __init__(self, state: LabState, progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(self, state: LabState, progress: Callable[[int, int], None] | None = None,
+                 exist_ok: bool = False) -> None:
         self.state = state
+        self.exist_ok = exist_ok
         self.progress = progress
         self._ipr: dict[str, IPRoute] = {}
         self._pm: dict[str, object] = {}
 
     def ipr(self, ns: str) -> IPRoute:
         if ns not in self._ipr:
-            self._ipr[ns] = IPRoute(ns)
+            self._ipr[ns] = IPRoute(ns, self.exist_ok)
         return self._ipr[ns]
 
     def pm(self, ns: str):  # noqa: ANN201 - MptcpPM, imported lazily

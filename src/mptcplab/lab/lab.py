@@ -178,6 +178,8 @@ class Lab:
     def set_link_state(self, name: str, up: bool) -> None:
         """Cut (down) or restore (up) link NAME: a link name, or 'node:iface'."""
         from mptcplab.kernel.iproute import IPRoute
+        from mptcplab.lab.apply import Applier
+        from mptcplab.plan import ops as o
 
         st = self._state()
         ends = self._link_ends(name)
@@ -187,6 +189,18 @@ class Lab:
                 ipr.set_link(iface, "bring up" if up else "bring down", state="up" if up else "down")
             finally:
                 ipr.close()
+        if up:
+            # taking a device down flushes its IPv6 addresses and every route through it:
+            # put back what the plan made on these interfaces, then wait for carrier
+            wanted = {(st.netns(n), i) for n, i in ends}
+            redo = [op for op in self.plan() if isinstance(op, o.AddAddress | o.AddRoute) and (op.ns, op.ifname) in wanted]
+            applier = Applier(st, exist_ok=True)
+            try:
+                for op in redo:
+                    applier.apply(op)
+                applier.wait_carrier(sorted({ns for ns, _ in wanted}))
+            finally:
+                applier.close()
         st.extra.setdefault("events", []).append({"time": time.time(), "event": "link_up" if up else "link_down", "link": name})
         st.save()
 

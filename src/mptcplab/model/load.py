@@ -14,6 +14,7 @@ from mptcplab.errors import ConfigError
 from mptcplab.model.resolve import Resolved, resolve
 from mptcplab.model.topology import IFNAME_PATTERN, NAME_PATTERN, Topology
 
+UNION_TAGS = {"constrained-str", "str", "int", "float", "bool"}
 PATTERN_WORDS = {
     IFNAME_PATTERN: "an interface name of 1-15 characters (letters, digits, '_', '.', '-')",
     NAME_PATTERN: "a name of 1-24 characters (letters, digits, '_', '-'), starting with a letter or digit",
@@ -80,6 +81,8 @@ def pydantic_error(source: str, exc: ValidationError) -> ConfigError:
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+    while loc and loc[-1] in UNION_TAGS:  # pydantic names the union member it tried last
+        loc = loc[:-1]
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check its spelling; see `mptcplab validate --schema`)"

@@ -81,8 +81,11 @@ def compile_plan(resolved: Resolved, lab: str, facts: KernelFacts | None = None)
     for node in resolved.nodes.values():
         # no duplicate address detection: link-local addresses usable at once, so IPv6
         # neighbour discovery works the moment `up` returns
+        # no reverse-path filter: MPTCP subflows between multi-homed hosts may return on
+        # another path (new namespaces inherit the root namespace's IPv4 setting otherwise)
         for key in ("all", "default"):
             plan.append(o.SetSysctl(ns[node.name], f"net.ipv6.conf.{key}.accept_dad", "0"))
+            plan.append(o.SetSysctl(ns[node.name], f"net.ipv4.conf.{key}.rp_filter", "0"))
         if node.kind == "router":
             plan.append(o.SetSysctl(ns[node.name], "net.ipv4.ip_forward", "1"))
             plan.append(o.SetSysctl(ns[node.name], "net.ipv6.conf.all.forwarding", "1"))
