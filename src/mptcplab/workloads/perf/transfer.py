@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import fcntl
+import queue
 import socket
 import struct
 import termios
@@ -24,6 +25,7 @@ from mptcplab.workloads.perf.stream import MAX_CHUNK, Pattern
 MIN_CHUNK = 16 << 10
 START_CHUNK = 128 << 10
 RECV_BUF = 1 << 20
+RING = 4  # receive buffers in flight between the reader and the CRC thread
 
 
 @dataclass
@@ -164,32 +166,62 @@ def _drain(sock: socket.socket, stop: threading.Event, timeout: float) -> bool:
 
 def recv_stream(sock: socket.socket, end: StreamEnd, *, verify: bool = True,
                 timeout: float | None = 60.0) -> None:
-    """Read to EOF, counting and CRC-ing every byte, then close (which tells the sender)."""
-    buf = bytearray(RECV_BUF)
-    view = memoryview(buf)
-    crc = 0
+    """Read to EOF, counting and CRC-ing every byte, then close (which tells the sender).
+
+    The CRC runs in a second thread over a ring of buffers, so reading never waits for it:
+    a receiver that falls behind closes the MPTCP receive window, and on this kernel a
+    closed window costs far more than the CRC itself (the sender waits for a window probe).
+    """
+    ring = [bytearray(RECV_BUF) for _ in range(RING)]
+    views = [memoryview(b) for b in ring]
+    free: queue.SimpleQueue[int] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+    for i in range(RING):
+        free.put(i)
+    crc_box = [0]
+
+    def crc_worker() -> None:
+        crc = 0
+        crc32 = zlib.crc32
+        while True:
+            i, k = full.get()
+            if k < 0:
+                break
+            crc = crc32(views[i][:k], crc)
+            free.put(i)
+        crc_box[0] = crc
+
+    worker = threading.Thread(target=crc_worker, name="perf-crc", daemon=True) if verify else None
+    if worker is not None:
+        worker.start()
     total = 0
-    crc32 = zlib.crc32
     recv_into = sock.recv_into
     end.verified = verify
     end.start = time.monotonic()
     set_io_timeout(sock, timeout)
     try:
         while True:
-            k = recv_into(buf)
+            i = free.get() if verify else 0
+            k = recv_into(ring[i])
             if not k:
+                if verify:
+                    free.put(i)
                 break
             if verify:
-                crc = crc32(view[:k], crc)
+                full.put((i, k))
             total += k
             end.bytes = total
     except OSError as exc:
         end.error = f"receive: {exc.strerror or exc}"
     finally:
+        if worker is not None:
+            full.put((0, -1))
+            worker.join()
         end.end = time.monotonic()
         end.bytes = total
-        end.crc = crc
-        view.release()
+        end.crc = crc_box[0]
+        for v in views:
+            v.release()
         sock.close()
 
 
