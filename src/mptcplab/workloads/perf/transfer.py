@@ -25,6 +25,7 @@ from mptcplab.workloads.perf.stream import MAX_CHUNK, Pattern
 MIN_CHUNK = 16 << 10
 START_CHUNK = 128 << 10
 RECV_BUF = 1 << 20
+SEND_POLL = 0.1  # seconds a blocked send waits before the loop looks at the clock
 RING = 4  # receive buffers in flight between the reader and the CRC thread
 
 
@@ -114,7 +115,11 @@ def send_stream(sock: socket.socket, pattern: Pattern, end: StreamEnd, *,
     deadline = end.start + duration if duration else None
     view = pattern.view
     period = pattern.period
-    set_io_timeout(sock, io_timeout)
+    # a short send timeout lets a timed run stop on time even while the connection is
+    # stalled; send() (not sendall) so that a partial write is still counted exactly
+    set_io_timeout(sock, SEND_POLL)
+    send = sock.send
+    last_progress = end.start
     try:
         while not stop.is_set():
             n = chunk if nbytes is None else min(chunk, nbytes - sent)
@@ -126,10 +131,23 @@ def send_stream(sock: socket.socket, pattern: Pattern, end: StreamEnd, *,
             if bucket is not None:
                 bucket.take(n, stop)
             start = sent % period
-            sock.sendall(view[start:start + n])
-            sent += n
+            piece = view[start:start + n]
+            pos = 0
+            while pos < n:
+                try:
+                    pos += send(piece[pos:])
+                    last_progress = time.monotonic()
+                except BlockingIOError:
+                    now = time.monotonic()
+                    if stop.is_set() or (deadline is not None and now >= deadline):
+                        break
+                    if io_timeout is not None and now - last_progress > io_timeout:
+                        raise TimeoutError(f"no progress for {io_timeout:g} s") from None
+            sent += pos
             end.bytes = sent
-            if bucket is None:  # adapt the chunk: ~2-20 ms per sendall bounds the overshoot
+            if pos < n:
+                break
+            if bucket is None:  # adapt the chunk: ~2-20 ms per send bounds the overshoot
                 took = time.monotonic() - t
                 if took < 0.002 and chunk < MAX_CHUNK:
                     chunk *= 2
@@ -147,6 +165,7 @@ def send_stream(sock: socket.socket, pattern: Pattern, end: StreamEnd, *,
     except OSError as exc:
         end.end = end.end or time.monotonic()
         end.error = f"send: {exc.strerror or exc}"
+        end.bytes = sent
         end.crc = pattern.crc(sent)
     finally:
         sock.close()
