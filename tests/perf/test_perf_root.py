@@ -7,10 +7,11 @@ counters, the interfaces' own byte counters, path-manager events.
 from __future__ import annotations
 
 import pytest
-from tests.perf.netsetup import link_stats, tc, two_paths
 
 from mptcplab.workloads.perf import Server, parse_subflow_at, run_client
 from mptcplab.workloads.perf.lab import ServerProcess
+
+from .netsetup import link_stats, tc, two_paths
 
 pytestmark = [pytest.mark.root]
 PORT = 5201
