@@ -24,22 +24,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mptcplab.model.generate import chain
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, SRC)
 ENV = {**os.environ, "PYTHONPATH": SRC}
-
-
-def chain(n: int) -> str:
-    """TOML of N nodes in a line: h0, r1 .. r(N-2) (routers), h(N-1); links between neighbours."""
-    names = ["h0"] + [f"r{i}" for i in range(1, n - 1)] + [f"h{n - 1}"]
-    lines = []
-    for node in names:
-        lines.append(f"[nodes.{node}]")
-        if node.startswith("r"):
-            lines.append('kind = "router"')
-    for left, right in zip(names, names[1:], strict=False):
-        lines += ["[[links]]", f'endpoints = ["{left}:{"eth0" if left.startswith("h") else "eth1"}", "{right}:eth0"]']
-    return "\n".join(lines) + "\n"
 
 
 def mptcplab(*args: str) -> None:

@@ -27,10 +27,10 @@ from lab.labkit import (
     purge,
     wait_for,
 )
-from lab.topogen import chain
 from mptcplab.errors import KernelError, LabError
 from mptcplab.kernel import mptcp_pm, netns
 from mptcplab.lab import state as state_mod
+from mptcplab.model.generate import chain
 from mptcplab.model.load import load_topology, parse_topology
 
 pytestmark = pytest.mark.root

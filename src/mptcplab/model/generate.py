@@ -1,4 +1,4 @@
-"""Generated topologies for the lab tests: a chain of routers with a host at each end."""
+"""Generated topologies: a chain of routers with a host at each end (tests, benchmarks, scale experiments)."""
 
 from __future__ import annotations
 
